@@ -1,0 +1,35 @@
+"""The ``jetnu`` console script: ``jetnu COMMAND ...`` runs ``python -m jetnu.COMMAND ...``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "generate": "generate Pythia8 jet samples into ROOT files",
+    "train": "train a tagger (LightningCLI; --help lists every option)",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: jetnu COMMAND [ARGS ...]\n\ncommands:")
+        for name, help_text in COMMANDS.items():
+            print(f"  {name:<10} {help_text}")
+        print("\n`jetnu COMMAND --help` shows the options of one command.")
+        return 0 if argv else 2
+
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"jetnu: unknown command {command!r}; choose one of {sorted(COMMANDS)}", file=sys.stderr)
+        return 2
+
+    # sys.argv stays as it is: Lightning's DDP launcher restarts `jetnu train ...` from it.
+    module = importlib.import_module(f"jetnu.{command}")
+    result = module.main(rest)
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""LightningDataModule over a jets ROOT file: cached images, a seeded split, per-batch resize."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from jetnu.data.spec import InputSpec
+
+log = logging.getLogger(__name__)
+
+
+class JetDataModule(pl.LightningDataModule):
+    """Jet images from one ``jets`` ROOT file, split into train, validation and test sets.
+
+    The split is a permutation drawn from ``split_seed``, so the same file, fractions and
+    seed always give the same three sets, whatever the trainer's seed or device count.
+
+    Args:
+        path: ROOT file with a ``jets`` tree (see ``jetnu.data.schema``).
+        input_spec: how constituents become images; stored in the model's checkpoint.
+        batch_size: jets per batch (per device under DDP).
+        val_fraction: fraction of the jets used for validation after each epoch.
+        test_fraction: fraction held out for the final test.
+        split_seed: seed of the train/validation/test permutation.
+        max_jets: read only the first ``max_jets`` entries (None: all).
+        cache_dir: folder of the HDF5 image cache (None: ``.jetnu_cache`` beside the file).
+        num_workers: DataLoader worker processes; images live in memory, so 0 is usually fastest.
+        generate_n_jets: when ``path`` does not exist, generate this many Pythia8 jets
+            (half top, half QCD) into it first; None means a missing file is an error.
+        generate_seed: seed of that generation.
+        generate_workers: worker processes for that generation.
+    """
+
+    def __init__(
+        self,
+        path: str = "data/top_default.root",
+        input_spec: InputSpec = InputSpec(),
+        batch_size: int = 64,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 42,
+        max_jets: int | None = None,
+        cache_dir: str | None = None,
+        num_workers: int = 0,
+        generate_n_jets: int | None = None,
+        generate_seed: int = 1,
+        generate_workers: int = 2,
+    ):
+        super().__init__()
+        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"--data.{name} must be between 0 and 1, got {value!r}")
+        if val_fraction + test_fraction >= 1.0:
+            raise ValueError(
+                f"--data.val_fraction + --data.test_fraction must leave jets for training, got "
+                f"{val_fraction} + {test_fraction} >= 1"
+            )
+        if batch_size < 1:
+            raise ValueError(f"--data.batch_size must be positive, got {batch_size!r}")
+        if max_jets is not None and max_jets < 3:
+            raise ValueError(f"--data.max_jets must be at least 3 (one jet per split), got {max_jets!r}")
+
+        self.path = str(path)
+        self.input_spec = input_spec
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.split_seed = split_seed
+        self.max_jets = max_jets
+        self.cache_dir = cache_dir
+        self.num_workers = num_workers
+        self.generate_n_jets = generate_n_jets
+        self.generate_seed = generate_seed
+        self.generate_workers = generate_workers
+        self.datasets: dict[str, TensorDataset] = {}
+
+    def prepare_data(self) -> None:
+        """Generate the sample if asked and missing, then build the image cache (rank 0 of each node)."""
+        path = Path(self.path)
+        if not path.exists():
+            if self.generate_n_jets is None:
+                raise FileNotFoundError(
+                    f"data file {self.path!r} not found; pass --data.path FILE.root, create one with "
+                    f"`python -m jetnu.generate jets --n-jets 10000 --seed 1 --out {self.path}`, or set "
+                    f"--data.generate_n_jets N to generate it here"
+                )
+            from jetnu.sim.pythia_jets import generate_jets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            log.info("generating %d jets into %s (first use)", self.generate_n_jets, path)
+            generate_jets(self.generate_n_jets, self.generate_seed, path, workers=self.generate_workers)
+
+        self._load_images()
+
+    def _load_images(self) -> tuple[np.ndarray, np.ndarray]:
+        from jetnu.data.cache import load_or_build_images
+
+        return load_or_build_images(
+            self.path, self.input_spec, tree=self.input_spec.tree, cache_dir=self.cache_dir, entry_stop=self.max_jets
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        images, labels = self._load_images()
+        n_jets = len(labels)
+        n_val = int(round(self.val_fraction * n_jets))
+        n_test = int(round(self.test_fraction * n_jets))
+        n_train = n_jets - n_val - n_test
+        if min(n_train, n_val, n_test) < 1:
+            raise ValueError(
+                f"{self.path!r} has {n_jets} jets, too few for a train/validation/test split with fractions "
+                f"{self.val_fraction}/{self.test_fraction}; use a larger file"
+            )
+
+        order = np.random.default_rng(self.split_seed).permutation(n_jets)
+        bounds = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
+        for split, index in bounds.items():
+            index = np.sort(index)  # contiguous reads from the cached arrays
+            self.datasets[split] = TensorDataset(torch.from_numpy(images[index]), torch.from_numpy(labels[index]).long())
+        log.info("split %d jets into %d train, %d validation, %d test", n_jets, n_train, n_val, n_test)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        from jetnu.data.images import resize_images
+
+        images, labels = batch
+        return resize_images(images, self.input_spec), labels

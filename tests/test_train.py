@@ -1,0 +1,87 @@
+"""`python -m jetnu.train` end to end on a small real Pythia8 sample with the tiny config."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from jetnu.data.datamodule import JetDataModule
+from jetnu.data.spec import InputSpec
+from jetnu.models.module import load_tagger
+from jetnu.train import main as train_main
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "configs" / "top_tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def jet_file(tmp_path_factory):
+    from jetnu.sim.pythia_jets import generate_jets
+
+    path = tmp_path_factory.mktemp("sample") / "jets.root"
+    generate_jets(300, seed=7, out=path, workers=1, progress=False)
+    return path
+
+
+def _tiny_args(jet_file, root_dir, *extra):
+    return [
+        "--config", str(TINY_CONFIG),
+        "--data.path", str(jet_file),
+        "--trainer.max_epochs", "1",
+        "--trainer.default_root_dir", str(root_dir),
+        "--trainer.enable_progress_bar", "false",
+        *extra,
+    ]  # fmt: skip
+
+
+def test_tiny_config_checkpoint_reloads_same_scores(jet_file, tmp_path):
+    summary = train_main(_tiny_args(jet_file, tmp_path / "out"))
+
+    checkpoint_path = Path(summary["checkpoint"])
+    assert checkpoint_path.is_file()
+    assert 0.0 <= summary["test_auc"] <= 1.0
+
+    checkpoint = torch.load(checkpoint_path, weights_only=True)
+    spec = InputSpec.from_dict(checkpoint["input_spec"])
+    assert (spec.height, spec.width) == (32, 32)
+
+    # Scores recorded by the training process for its test split ...
+    log_dir = checkpoint_path.parent.parent
+    recorded = np.load(log_dir / "test_scores.npz")
+    assert json.loads((log_dir / "summary.json").read_text())["checkpoint"] == str(checkpoint_path)
+
+    # ... equal those of the checkpoint reloaded in this process on the same split.
+    model = load_tagger(checkpoint_path)
+    data = JetDataModule(path=str(jet_file), input_spec=spec, val_fraction=0.2, test_fraction=0.2, split_seed=42)
+    data.setup("test")
+    images, labels = data.datasets["test"].tensors
+    scores = model.predict_scores(images).numpy()
+
+    np.testing.assert_array_equal(labels.numpy(), recorded["labels"])
+    np.testing.assert_allclose(scores, recorded["probabilities"], rtol=1e-5, atol=1e-6)
+
+
+def test_missing_data_file_names_generate_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m jetnu.generate jets"):
+        train_main(_tiny_args(tmp_path / "absent.root", tmp_path / "out"))
+
+
+def test_ddp_two_cpu_processes(jet_file, tmp_path):
+    """The same entry point trains under DDP with two CPU processes."""
+    root_dir = tmp_path / "ddp"
+    args = _tiny_args(jet_file, root_dir, "--trainer.strategy", "ddp", "--trainer.devices", "2")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "jetnu.train", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "done: test AUC" in result.stderr
+    checkpoints = list(root_dir.rglob("best-*.ckpt"))
+    assert len(checkpoints) == 1
+    assert "input_spec" in torch.load(checkpoints[0], weights_only=True)
