@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
@@ -39,8 +40,9 @@ class EpochSummary(Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         self._start = time.perf_counter()
 
-    def on_validation_epoch_end(self, trainer, pl_module):
-        if trainer.sanity_checking or not trainer.is_global_zero:
+    # Validation runs at the end of each training epoch before this hook, so its metrics are fresh here.
+    def on_train_epoch_end(self, trainer, pl_module):
+        if not trainer.is_global_zero:
             return
         metrics = trainer.callback_metrics
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
@@ -103,13 +105,16 @@ def main(argv: list[str] | None = None) -> dict:
         "data": cli.datamodule.path,
         "model": cli.model.hparams.model,
     }
-    _report(trainer, cli.model, summary)
+    # trainer.log_dir is a collective call under DDP, so every rank asks for it.
+    _report(Path(trainer.log_dir or trainer.default_root_dir), cli.model, summary)
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     return summary
 
 
 @rank_zero_only
-def _report(trainer, model: TaggerModule, summary: dict) -> None:
-    log_dir = Path(trainer.log_dir or trainer.default_root_dir)
+def _report(log_dir: Path, model: TaggerModule, summary: dict) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if model.test_probabilities is not None:

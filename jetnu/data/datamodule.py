@@ -94,15 +94,19 @@ class JetDataModule(pl.LightningDataModule):
 
             path.parent.mkdir(parents=True, exist_ok=True)
             log.info("generating %d jets into %s (first use)", self.generate_n_jets, path)
-            generate_jets(self.generate_n_jets, self.generate_seed, path, workers=self.generate_workers)
+            summary = generate_jets(self.generate_n_jets, self.generate_seed, path, workers=self.generate_workers)
+            log.info(summary.describe())
 
         self._load_images()
 
     def _load_images(self) -> tuple[np.ndarray, np.ndarray]:
         from jetnu.data.cache import load_or_build_images
+        from jetnu.data.reader import validate_jet_file
 
+        n_entries = validate_jet_file(self.path, tree=self.input_spec.tree)
+        entry_stop = None if self.max_jets is None or self.max_jets >= n_entries else self.max_jets
         return load_or_build_images(
-            self.path, self.input_spec, tree=self.input_spec.tree, cache_dir=self.cache_dir, entry_stop=self.max_jets
+            self.path, self.input_spec, tree=self.input_spec.tree, cache_dir=self.cache_dir, entry_stop=entry_stop
         )
 
     def setup(self, stage: str | None = None) -> None:

@@ -28,7 +28,7 @@ class MissingBranchError(InputFileError, KeyError):
 
 
 class BranchTypeError(InputFileError, TypeError):
-    """A branch exists but holds the wrong type (e.g. strings or a flat array for jagged data)."""
+    """A branch exists but has the wrong type (e.g. strings or a flat array for jagged data)."""
 
 
 class EmptyTreeError(InputFileError):
@@ -36,7 +36,7 @@ class EmptyTreeError(InputFileError):
 
 
 class BadValueError(InputFileError):
-    """An entry holds a NaN or infinite value."""
+    """An entry contains a NaN or infinite value."""
 
     def __init__(self, message: str, *, entry: int | None = None, **kwargs):
         self.entry = entry

@@ -40,7 +40,7 @@ class InputSpec:
     flip: bool = True  # mirror so the harder half lies at positive Delta eta and Delta phi
     intensity: str = "pt"  # pixel content: summed constituent "pt" or "e", GeV
     normalise: str = "sum"  # "sum": each image sums to 1; "none": GeV as is
-    resize_to: int | None = None  # square network input size (the paper fed 224); None keeps height x width
+    resize_to: int | None = None  # square network input size in pixels (224 is ResNet-50's ImageNet size); None keeps height x width
     class_names: tuple[str, ...] = ("qcd", "top")
     tree: str = "jets"
     version: int = SPEC_VERSION

@@ -152,10 +152,11 @@ class TaggerModule(pl.LightningModule):
         if self.input_spec.num_classes == 2:
             binary = binary_metrics(labels, probabilities[:, 1])
             metrics["auc"] = binary["auc"]
-            metrics["rej30"] = _finite_or_nan(binary["rejection_at_eff_0.3"])
+            # Infinite when no background jet passes: 1/eps_B then exceeds the number of background jets.
+            metrics["rej30"] = binary["rejection_at_eff_0.3"]
         for name, value in metrics.items():
-            # Every rank now holds the same gathered values, so no further reduction is needed.
-            self.log(f"{stage}_{name}", float(value), prog_bar=(name == "auc"), rank_zero_only=False)
+            # Every rank holds the same gathered values, so the mean over ranks changes nothing.
+            self.log(f"{stage}_{name}", float(value), prog_bar=(name == "auc"), sync_dist=True)
 
     def _stage_length(self, stage: str) -> int:
         loaders = self.trainer.val_dataloaders if stage == "val" else self.trainer.test_dataloaders
@@ -178,11 +179,6 @@ class TaggerModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[SPEC_KEY] = self.input_spec.to_dict()
-
-
-def _finite_or_nan(value: float) -> float:
-    # An infinite rejection (no background passes) cannot be averaged or plotted; log NaN instead.
-    return value if math.isfinite(value) else math.nan
 
 
 def load_tagger(path: str | Path, map_location: str = "cpu") -> TaggerModule:

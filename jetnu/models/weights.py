@@ -23,7 +23,7 @@ _MAX_LISTED = 12  # mismatched layers listed in an error message
 
 @dataclass
 class LoadReport:
-    """What happened to each tensor of a weights file when it was loaded into a model."""
+    """Outcome of loading a weights file: the tensors loaded, adapted, left at random init or unused."""
 
     path: str
     loaded: list[str] = field(default_factory=list)
@@ -63,7 +63,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             data = data[key]
             break
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise ValueError(f"weights file {str(path)!r} holds no state dict of tensors")
+        raise ValueError(f"weights file {str(path)!r} contains no state dict of tensors")
     return _strip_prefix(data)
 
 

@@ -31,7 +31,7 @@ class ZooEntry:
 
 
 def _resnet_tiny(**kwargs) -> ResNet:
-    """A ResNet with one BasicBlock per stage and narrow channels, for tests and quick runs."""
+    """Build a ResNet with one BasicBlock per stage and narrow channels, for tests and quick runs."""
     kwargs.pop("pretrained", None)
     return ResNet(block=BasicBlock, layers=(1, 1, 1, 1), channels=(16, 32, 64, 128), stem_width=16, **kwargs)
 
