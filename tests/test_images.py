@@ -223,6 +223,15 @@ def test_unnormalised_images_keep_gev(intensity):
     np.testing.assert_allclose(images.sum(axis=(1, 2, 3)), expected, rtol=1e-5)
 
 
+def test_scale_normalisation_divides_by_value_scale():
+    jets = ak.Array(make_jets(10, seed=5))
+    raw = build_jet_images(jets, InputSpec(normalise="none"))
+
+    scaled = build_jet_images(jets, InputSpec(normalise="scale", value_scale=250.0))
+
+    np.testing.assert_allclose(scaled, raw / 250.0, rtol=1e-6)
+
+
 def test_batch_equals_jets_one_by_one():
     jets = ak.Array(make_jets(25, seed=6))
     spec = InputSpec(height=16, width=20)

@@ -99,6 +99,8 @@ def build_jet_images(
         # Dividing empty images by 1 keeps them zero and the division in place.
         divisors = np.where(empty, 1.0, sums).astype(np.float32)
         planes /= divisors[:, None, None]
+    elif spec.normalise == "scale":
+        planes /= np.float32(spec.value_scale)
 
     num_empty = int(empty.sum())
     if warn_empty and num_empty:

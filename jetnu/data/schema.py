@@ -55,3 +55,29 @@ JET_WRITE_DTYPES: dict[str, type] = {
     **{name: np.float32 for name in JET_PARTICLE_BRANCHES},
     **{name: (np.int32 if kind == "i" else np.float32) for name, kind in JET_SCALAR_BRANCHES.items()},
 }
+
+
+EVENT_TREE = "events"
+
+# Per-event branches of the neutrino detector tree.
+EVENT_SCALAR_BRANCHES: dict[str, str] = {
+    "label": "i",  # index into NEUTRINO_CLASS_NAMES
+    "nu_energy": "f",  # true neutrino energy, GeV (0 for cosmic muons)
+}
+
+# Jagged per-hit branches, counted by `nhit`: one entry per readout cell above threshold.
+EVENT_HIT_BRANCHES: dict[str, str] = {
+    "hit_view": "i",  # 0 = XZ view (vertical cells measure x), 1 = YZ view
+    "hit_plane": "i",  # plane number along the beam (z), counting both views
+    "hit_cell": "i",  # cell number across the plane
+}
+
+# Hit intensity branches: a file needs at least the one that the input spec's intensity names.
+EVENT_INTENSITY_BRANCHES: dict[str, str] = {
+    "adc": "hit_adc",  # digitised charge, ADC counts
+    "energy": "hit_energy",  # deposited energy, GeV
+}
+
+NEUTRINO_CLASS_NAMES: tuple[str, ...] = ("numu_cc", "nue_cc", "nc", "cosmic")
+
+EVENT_SCHEMA = TreeSchema(EVENT_TREE, EVENT_SCALAR_BRANCHES, EVENT_HIT_BRANCHES)

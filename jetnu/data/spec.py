@@ -15,18 +15,25 @@ from pathlib import Path
 
 SPEC_VERSION = 1
 
-IMAGE_KINDS = ("jet_image",)
-INTENSITIES = ("pt", "e")
-NORMALISATIONS = ("sum", "none")
+IMAGE_KINDS = ("jet_image", "pixel_map")
+# Pixel content per image kind: constituent pT or energy for jets, hit ADC or energy for detector hits.
+INTENSITIES = {"jet_image": ("pt", "e"), "pixel_map": ("adc", "energy")}
+NORMALISATIONS = ("sum", "none", "scale")
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How raw constituents become a (channels, height, width) image.
+    """How raw events become a (channels, height, width) network input.
 
-    The image covers ``-window_eta..+window_eta`` in Delta eta (columns, left to right)
-    and ``-window_phi..+window_phi`` in Delta phi (rows, row 0 at the most negative
-    Delta phi), measured from the jet axis after the preprocessing steps below.
+    ``kind="jet_image"``: one channel; the image covers ``-window_eta..+window_eta`` in
+    Delta eta (columns, left to right) and ``-window_phi..+window_phi`` in Delta phi (rows,
+    row 0 at the most negative Delta phi), measured from the jet axis after the
+    preprocessing steps below.
+
+    ``kind="pixel_map"``: detector hits of the ``events`` tree; channels are the detector
+    views (0 = XZ, 1 = YZ), rows (``height``) are planes of one view counted from the
+    window start along the beam, columns (``width``) are cells. The window fields, centre,
+    rotate and flip apply to jet images only. `InputSpec.pixel_map()` gives the defaults.
     """
 
     kind: str = "jet_image"
@@ -38,8 +45,9 @@ class InputSpec:
     center: bool = True  # shift the pT-weighted centroid to the image centre
     rotate: bool = True  # turn the principal axis of the pT distribution to vertical
     flip: bool = True  # mirror so the harder half lies at positive Delta eta and Delta phi
-    intensity: str = "pt"  # pixel content: summed constituent "pt" or "e", GeV
-    normalise: str = "sum"  # "sum": each image sums to 1; "none": GeV as is
+    intensity: str = "pt"  # pixel content: jets "pt" or "e" (GeV); pixel maps "adc" (counts) or "energy" (GeV)
+    normalise: str = "sum"  # "sum": each image sums to 1; "none": values as is; "scale": divided by value_scale
+    value_scale: float = 1.0  # divisor of pixel values when normalise == "scale", in the intensity's unit
     resize_to: int | None = None  # square network input size in pixels (224 is ResNet-50's ImageNet size); None keeps height x width
     class_names: tuple[str, ...] = ("qcd", "top")
     tree: str = "jets"
@@ -47,12 +55,12 @@ class InputSpec:
 
     def __post_init__(self):
         _check_choice("kind", self.kind, IMAGE_KINDS)
-        _check_choice("intensity", self.intensity, INTENSITIES)
+        _check_choice("intensity", self.intensity, INTENSITIES[self.kind])
         _check_choice("normalise", self.normalise, NORMALISATIONS)
         for name in ("channels", "height", "width"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"InputSpec.{name} must be a positive integer, got {getattr(self, name)!r}")
-        for name in ("window_eta", "window_phi"):
+        for name in ("window_eta", "window_phi", "value_scale"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"InputSpec.{name} must be positive, got {getattr(self, name)!r}")
         if self.resize_to is not None and int(self.resize_to) < 1:
@@ -60,6 +68,28 @@ class InputSpec:
         if len(self.class_names) < 2:
             raise ValueError(f"InputSpec.class_names needs at least two classes, got {self.class_names!r}")
         object.__setattr__(self, "class_names", tuple(self.class_names))
+
+    @classmethod
+    def pixel_map(cls, **overrides) -> "InputSpec":
+        """Pixel-map spec with the defaults of NOvA's CVN: 2 views x 100 planes x 80 cells, ADC scaled."""
+        from jetnu.data.schema import EVENT_TREE, NEUTRINO_CLASS_NAMES
+
+        values = dict(
+            kind="pixel_map",
+            channels=2,
+            height=100,
+            width=80,
+            center=False,
+            rotate=False,
+            flip=False,
+            intensity="adc",
+            normalise="scale",
+            value_scale=100.0,
+            class_names=NEUTRINO_CLASS_NAMES,
+            tree=EVENT_TREE,
+        )
+        values.update(overrides)
+        return cls(**values)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
