@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
-from jetnu.data.datamodule import JetDataModule
+from jetnu.data.datamodule import ImageDataModule
 from jetnu.models.module import TaggerModule
 
 log = logging.getLogger("jetnu.train")
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     cli = JetnuCLI(
         TaggerModule,
-        JetDataModule,
+        ImageDataModule,
         args=argv,
         run=False,
         trainer_defaults={"callbacks": [EpochSummary()]},

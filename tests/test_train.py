@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from jetnu.data.datamodule import JetDataModule
+from jetnu.data.datamodule import ImageDataModule
 from jetnu.data.spec import InputSpec
 from jetnu.models.module import load_tagger
 from jetnu.train import main as train_main
@@ -57,7 +57,7 @@ def test_tiny_config_checkpoint_reloads_same_scores(jet_file, tmp_path):
 
     # ... equal those of the checkpoint reloaded in this process on the same split.
     model = load_tagger(checkpoint_path)
-    data = JetDataModule(path=str(jet_file), input_spec=spec, val_fraction=0.2, test_fraction=0.2, split_seed=42)
+    data = ImageDataModule(path=str(jet_file), input_spec=spec, val_fraction=0.2, test_fraction=0.2, split_seed=42)
     data.setup("test")
     images, labels = data.datasets["test"].tensors
     scores = model.predict_scores(images).numpy()
@@ -88,7 +88,7 @@ def test_ddp_two_cpu_processes(jet_file, tmp_path):
 
     # Test scores gathered from both ranks come back in the split's order, without padding.
     recorded = np.load(checkpoints[0].parent.parent / "test_scores.npz")
-    data = JetDataModule(path=str(jet_file), val_fraction=0.2, test_fraction=0.2, split_seed=42)
+    data = ImageDataModule(path=str(jet_file), val_fraction=0.2, test_fraction=0.2, split_seed=42)
     data.setup("test")
     np.testing.assert_array_equal(recorded["labels"], data.datasets["test"].tensors[1].numpy())
 

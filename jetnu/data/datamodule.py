@@ -1,4 +1,8 @@
-"""LightningDataModule over a jets ROOT file: cached images, a seeded split, per-batch resize."""
+"""LightningDataModule over one ROOT file: cached images, a seeded split, per-batch resize.
+
+The input spec's ``kind`` picks what is read: jet images from a ``jets`` tree or detector
+pixel maps from an ``events`` tree.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,8 @@ from jetnu.data.spec import InputSpec
 log = logging.getLogger(__name__)
 
 
-class JetDataModule(pl.LightningDataModule):
-    """Jet images from one ``jets`` ROOT file, split into train, validation and test sets.
+class ImageDataModule(pl.LightningDataModule):
+    """Images from one ROOT file, split into train, validation and test sets.
 
     The split is a permutation drawn from ``split_seed``, so the same file, fractions and
     seed always give the same three sets, whatever the trainer's seed or device count.
