@@ -48,7 +48,7 @@ def test_weights_adapt_input_conv(tmp_path):
     target = create_model("resnet_tiny", in_chans=1, num_classes=2)
     report = load_backbone_weights(target, path)
 
-    assert report.adapted == ["conv1.weight"]
+    assert report.adapted == ["conv1.weight (3 -> 1 channels)"]
     expected_stem = source.conv1.weight.sum(dim=1, keepdim=True)
     torch.testing.assert_close(target.conv1.weight, expected_stem)
     torch.testing.assert_close(target.layer1[0].conv1.weight, source.layer1[0].conv1.weight)

@@ -12,13 +12,20 @@ import torch
 import torch.nn.functional as F
 
 from jetnu.data.spec import InputSpec
-from jetnu.metrics import binary_metrics
+from jetnu.metrics import binary_metrics, multiclass_auc
 from jetnu.models.weights import load_backbone_weights
-from jetnu.models.zoo import create_model
+from jetnu.models.zoo import classifier_name, create_model
 
 log = logging.getLogger(__name__)
 
 SPEC_KEY = "input_spec"
+
+# What trains when the model starts from init_checkpoint:
+#   none        everything, at the full learning rate (training from scratch);
+#   head        only the classifier; the features stay frozen, as in the Brainwave study;
+#   last_stage  the classifier and the last backbone stage, the stage at backbone_lr_factor * lr;
+#   full        everything, the backbone at backbone_lr_factor * lr.
+FREEZE_POLICIES = ("none", "head", "last_stage", "full")
 
 
 class TaggerModule(pl.LightningModule):
@@ -33,8 +40,14 @@ class TaggerModule(pl.LightningModule):
         warmup_fraction: fraction of all optimiser steps spent ramping the learning rate
             up linearly from zero, before the cosine decay to zero.
         drop_rate: dropout before the classifier.
-        pretrained_weights: optional local weights file (timm ``.pth``/``.safetensors`` or a
-            jetnu ``.ckpt``) to start from; nothing is ever downloaded.
+        init_checkpoint: optional local file to start from: a jetnu ``.ckpt`` (e.g. the top
+            tagger, for transfer learning) or timm weights (``.pth``/``.safetensors``).
+            The stem is adapted to the input channels and a classifier of another size is
+            replaced (see `jetnu.models.weights`). Nothing is ever downloaded.
+        freeze: which parameters train, one of ``FREEZE_POLICIES`` (see there). Frozen
+            BatchNorm layers stay in eval mode, so their running statistics do not move.
+        backbone_lr_factor: learning-rate factor of the trainable backbone parameters under
+            the ``last_stage`` and ``full`` policies.
     """
 
     def __init__(
@@ -45,7 +58,9 @@ class TaggerModule(pl.LightningModule):
         weight_decay: float = 0.05,
         warmup_fraction: float = 0.05,
         drop_rate: float = 0.0,
-        pretrained_weights: str | None = None,
+        init_checkpoint: str | None = None,
+        freeze: str = "none",
+        backbone_lr_factor: float = 0.1,
     ):
         super().__init__()
         if input_spec is None:
@@ -53,7 +68,16 @@ class TaggerModule(pl.LightningModule):
         elif isinstance(input_spec, dict):
             input_spec = InputSpec.from_dict(input_spec)
         if not 0.0 <= warmup_fraction < 1.0:
-            raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction!r}")
+            raise ValueError(f"--model.warmup_fraction must be in [0, 1), got {warmup_fraction!r}")
+        if freeze not in FREEZE_POLICIES:
+            raise ValueError(f"--model.freeze must be one of {list(FREEZE_POLICIES)}, got {freeze!r}")
+        if freeze != "none" and not init_checkpoint:
+            raise ValueError(
+                f"--model.freeze {freeze} keeps random features fixed; give --model.init_checkpoint FILE "
+                f"or use --model.freeze none"
+            )
+        if not backbone_lr_factor > 0:
+            raise ValueError(f"--model.backbone_lr_factor must be positive, got {backbone_lr_factor!r}")
 
         self.input_spec = input_spec
         # Plain types only, so checkpoints load with torch.load(weights_only=True).
@@ -65,7 +89,9 @@ class TaggerModule(pl.LightningModule):
                 "weight_decay": weight_decay,
                 "warmup_fraction": warmup_fraction,
                 "drop_rate": drop_rate,
-                "pretrained_weights": pretrained_weights,
+                "init_checkpoint": init_checkpoint,
+                "freeze": freeze,
+                "backbone_lr_factor": backbone_lr_factor,
             }
         )
         self.model = create_model(
@@ -74,13 +100,45 @@ class TaggerModule(pl.LightningModule):
             num_classes=input_spec.num_classes,
             drop_rate=drop_rate,
         )
-        if pretrained_weights:
-            load_backbone_weights(self.model, pretrained_weights)
+        self.init_report = load_backbone_weights(self.model, init_checkpoint) if init_checkpoint else None
+        self.freeze = freeze
+        self._frozen_modules = self._apply_freeze_policy(freeze)
+        # Lightning keeps the modes it finds at the start of training, so set them now.
+        self.train(self.training)
 
         self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"val": [], "test": []}
         # Class probabilities and labels of the last test run, gathered over all ranks.
         self.test_probabilities: np.ndarray | None = None
         self.test_labels: np.ndarray | None = None
+
+    def _apply_freeze_policy(self, freeze: str) -> list[torch.nn.Module]:
+        """Switch off gradients outside the trainable part; return the fully frozen submodules."""
+        if freeze in ("none", "full"):
+            return []
+
+        trainable = [classifier_name(self.model)]
+        if freeze == "last_stage":
+            trainable.append(self.model.feature_info[-1]["module"])
+
+        frozen_modules = []
+        for name, child in self.model.named_children():
+            if name in trainable:
+                continue
+            child.requires_grad_(False)
+            frozen_modules.append(child)
+        log.info(
+            "freeze policy %r: training only %s; the frozen layers stay in eval mode (Lightning warns about them)",
+            freeze,
+            trainable,
+        )
+        return frozen_modules
+
+    def train(self, mode: bool = True):
+        # Frozen parts stay in eval mode so BatchNorm keeps its running statistics.
+        super().train(mode)
+        for module in self._frozen_modules:
+            module.eval()
+        return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits for a batch of network inputs (batch, channels, height, width)."""
@@ -154,6 +212,9 @@ class TaggerModule(pl.LightningModule):
             metrics["auc"] = binary["auc"]
             # Infinite when no background jet passes: 1/eps_B then exceeds the number of background jets.
             metrics["rej30"] = binary["rejection_at_eff_0.3"]
+        else:
+            # Macro average of the one-vs-rest AUCs, so checkpoints can monitor val_auc for any class count.
+            metrics["auc"] = multiclass_auc(labels, probabilities)
         for name, value in metrics.items():
             # Every rank holds the same gathered values, so the mean over ranks changes nothing.
             self.log(f"{stage}_{name}", float(value), prog_bar=(name == "auc"), sync_dist=True)
@@ -164,7 +225,7 @@ class TaggerModule(pl.LightningModule):
         return len(loader.dataset)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW(self._parameter_groups(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         warmup_steps = int(self.hparams.warmup_fraction * total_steps)
 
@@ -176,6 +237,19 @@ class TaggerModule(pl.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _parameter_groups(self) -> list[dict]:
+        trainable = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
+        if self.freeze not in ("last_stage", "full"):
+            return [{"params": [p for _, p in trainable]}]
+
+        head_prefix = classifier_name(self.model) + "."
+        head = [p for name, p in trainable if name.startswith(head_prefix)]
+        backbone = [p for name, p in trainable if not name.startswith(head_prefix)]
+        return [
+            {"params": head},
+            {"params": backbone, "lr": self.hparams.lr * self.hparams.backbone_lr_factor},
+        ]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[SPEC_KEY] = self.input_spec.to_dict()
@@ -195,7 +269,8 @@ def load_tagger(path: str | Path, map_location: str = "cpu") -> TaggerModule:
 
     hparams = dict(checkpoint["hyper_parameters"])
     hparams["input_spec"] = checkpoint[SPEC_KEY]
-    hparams["pretrained_weights"] = None  # the state dict below replaces them
+    hparams["init_checkpoint"] = None  # the state dict below replaces the starting weights
+    hparams["freeze"] = "none"  # freezing matters for training only
     module = TaggerModule(**hparams)
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()

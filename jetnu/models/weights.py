@@ -2,6 +2,13 @@
 
 Nothing is unpickled: ``.pt``/``.pth``/``.bin``/``.ckpt`` files are read with
 ``torch.load(..., weights_only=True)`` and ``.safetensors`` with safetensors.
+
+When the file was trained on another number of input channels (a one-channel jet image
+into two-view neutrino pixel maps, or three-channel ImageNet weights into one-channel jet
+images), the stem convolution is adapted rather than re-initialised: the kernel summed
+over the source channels is divided by the target channel count and copied into every
+target channel. An input that carries the same picture in every channel then gives the
+stem the same response as in the source model.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from timm.models import adapt_input_conv
+
+from jetnu.models.zoo import classifier_name
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +109,8 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> LoadReport:
             new_state[name] = tensor
             report.loaded.append(name)
         elif name == first_conv and tensor.ndim == 4 and tensor.shape[0] == expected[0] and tensor.shape[2:] == expected[2:]:
-            new_state[name] = adapt_input_conv(expected[1], tensor)
-            report.adapted.append(name)
+            new_state[name] = adapt_stem_weight(tensor, expected[1])
+            report.adapted.append(f"{name} ({tensor.shape[1]} -> {expected[1]} channels)")
         elif name in head_names:
             report.replaced_head.append(name)
         else:
@@ -124,6 +132,13 @@ def load_backbone_weights(model: nn.Module, path: str | Path) -> LoadReport:
     return report
 
 
+def adapt_stem_weight(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """Convert a stem kernel (out, source_in, kh, kw) to ``in_chans`` input channels, see the module docstring."""
+    summed = weight.float().sum(dim=1, keepdim=True)  # (out, 1, kh, kw)
+    adapted = summed.repeat(1, in_chans, 1, 1) / in_chans
+    return adapted.to(weight.dtype)
+
+
 def _first_conv_weight_name(model: nn.Module) -> str | None:
     first_conv = getattr(model, "pretrained_cfg", {}).get("first_conv") or "conv1"
     name = f"{first_conv}.weight"
@@ -131,5 +146,5 @@ def _first_conv_weight_name(model: nn.Module) -> str | None:
 
 
 def _classifier_tensor_names(model: nn.Module) -> set[str]:
-    classifier = getattr(model, "pretrained_cfg", {}).get("classifier") or "fc"
+    classifier = classifier_name(model)
     return {f"{classifier}.weight", f"{classifier}.bias"}

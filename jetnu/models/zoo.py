@@ -43,6 +43,11 @@ MODEL_ZOO: dict[str, ZooEntry] = {
 }
 
 
+def classifier_name(model: nn.Module) -> str:
+    """Name of the model's classifier submodule (``fc`` for the zoo's ResNets)."""
+    return getattr(model, "pretrained_cfg", {}).get("classifier") or "fc"
+
+
 def list_models() -> list[str]:
     return sorted(MODEL_ZOO)
 
