@@ -1,4 +1,4 @@
-"""HDF5 cache of jet images: hits, rebuilds, temporary files and label checks."""
+"""HDF5 cache of jet images and pixel maps: hits, rebuilds, temporary files and label checks."""
 
 from __future__ import annotations
 
@@ -18,9 +18,13 @@ import jetnu.data.cache as cache_module
 from jetnu.data import (
     BadValueError,
     InputSpec,
+    MissingBranchError,
     build_jet_images,
+    build_pixel_maps,
+    build_pixel_maps_with_counts,
     cache_path_for,
     load_or_build_images,
+    read_events,
     read_jets,
 )
 
@@ -305,3 +309,103 @@ def test_progress_bar_off_without_terminal(jet_file, capsys):
 def test_missing_source_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="absent.root"):
         load_or_build_images(tmp_path / "absent.root", InputSpec())
+
+
+# Pixel maps from an events tree go through the same cache.
+
+PIXEL_SPEC = InputSpec.pixel_map(height=20, width=16)
+
+
+def test_pixel_maps_match_direct_build(event_file):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        images, labels = load_or_build_images(event_file, PIXEL_SPEC, step_size=16)
+        direct = build_pixel_maps(read_events(event_file), PIXEL_SPEC)
+
+    events = read_events(event_file)
+    np.testing.assert_array_equal(images, direct)
+    np.testing.assert_array_equal(labels, np.asarray(events["label"]))
+    assert images.shape == (60, 2, 20, 16)
+    assert images.dtype == np.float32
+    assert labels.dtype == np.int64
+    assert cache_path_for(event_file, PIXEL_SPEC).name.startswith("events.events.")
+
+
+def test_pixel_map_second_call_is_hit(event_file, monkeypatch):
+    calls = []
+
+    def counting_build(events, *args, **kwargs):
+        calls.append(len(events))
+        return build_pixel_maps_with_counts(events, *args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "build_pixel_maps_with_counts", counting_build)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        images, labels = load_or_build_images(event_file, PIXEL_SPEC, step_size=25)
+    assert calls == [25, 25, 10]
+
+    forbid_root_reading(monkeypatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cached_images, cached_labels = load_or_build_images(event_file, PIXEL_SPEC, step_size=25)
+
+    assert calls == [25, 25, 10]
+    assert caught == []
+    np.testing.assert_array_equal(cached_images, images)
+    np.testing.assert_array_equal(cached_labels, labels)
+
+
+def test_pixel_map_intensity_part_of_key(event_file):
+    energy_spec = InputSpec.pixel_map(height=20, width=16, intensity="energy", value_scale=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adc, _ = load_or_build_images(event_file, PIXEL_SPEC)
+        energy, _ = load_or_build_images(event_file, energy_spec)
+
+    assert cache_path_for(event_file, PIXEL_SPEC) != cache_path_for(event_file, energy_spec)
+    assert cache_path_for(event_file, energy_spec).is_file()
+    # make_events writes hit_energy = 1e-4 * hit_adc, so the two scales give maps equal to float32 precision.
+    np.testing.assert_allclose(energy, adc, rtol=1e-5)
+
+
+def test_pixel_map_warnings_once_per_build(event_file):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_or_build_images(event_file, PIXEL_SPEC, step_size=7)
+
+    # A 20-plane window drops hits in most events and misses some events entirely.
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2
+    assert messages[0].startswith("dropped ")
+    assert "events.root" in messages[0]
+    assert "of 60 events" in messages[1]
+    assert all(w.filename == __file__ for w in caught)
+
+
+def test_pixel_map_labels_checked(write_event_file):
+    labels = np.array([0, 1, 2, 3, 4] * 4, dtype=np.int32)
+    path = write_event_file("five_labels.root", num_events=20, label=labels)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(BadValueError, match=r"entry 4 of '.*five_labels.root': label 4 is not a valid class index"):
+            load_or_build_images(path, PIXEL_SPEC, step_size=8)
+
+        five_classes = InputSpec.pixel_map(height=20, width=16, class_names=("a", "b", "c", "d", "e"))
+        _, loaded = load_or_build_images(path, five_classes)
+
+    np.testing.assert_array_equal(loaded, labels)
+
+
+def test_pixel_map_missing_intensity_branch(write_event_file):
+    path = write_event_file("adc_only.root", hit_energy=None)
+
+    with pytest.raises(MissingBranchError, match="'hit_energy'"):
+        load_or_build_images(path, InputSpec.pixel_map(intensity="energy"))
+
+
+def test_pixel_map_progress_in_events(event_file, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        load_or_build_images(event_file, PIXEL_SPEC, progress=True)
+    assert "event/s" in capsys.readouterr().err

@@ -108,3 +108,15 @@ def test_default_resnet50_config_learns(tmp_path):
     )  # fmt: skip
     assert summary["model"] == "resnet50"
     assert summary["test_auc"] > 0.85
+
+
+def test_max_train_keeps_validation_and_test(jet_file):
+    full = ImageDataModule(path=str(jet_file), val_fraction=0.2, test_fraction=0.2)
+    limited = ImageDataModule(path=str(jet_file), val_fraction=0.2, test_fraction=0.2, max_train=50)
+    full.setup()
+    limited.setup()
+
+    assert len(limited.datasets["train"]) == 50
+    assert len(full.datasets["train"]) == 180
+    for split in ("val", "test"):
+        torch.testing.assert_close(limited.datasets[split].tensors[0], full.datasets[split].tensors[0])

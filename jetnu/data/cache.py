@@ -1,11 +1,16 @@
-"""Build jet images chunk by chunk and cache them in HDF5 beside the source file.
+"""Build images chunk by chunk and cache them in HDF5 beside the source file.
+
+The input spec's ``kind`` selects what is built: jet images from a ``jets`` tree
+(`jetnu.data.images`) or detector pixel maps from an ``events`` tree
+(`jetnu.data.pixelmaps`). Both are cached the same way.
 
 A cache file belongs to one source file, tree, entry range and image-changing part of the
-`InputSpec` (`InputSpec.image_key`). Its name is derived from the source's absolute path,
-the tree, the entry range and the image key. Its HDF5 attributes also store the source's
-size and modification time (``st_mtime_ns``). A cache file is used only when all of these
-match, so editing the source file or changing the spec rebuilds the images. A hit never
-opens the ROOT file. ``resize_to`` and ``class_names`` do not change built images, so they share a cache.
+`InputSpec` (`InputSpec.image_key`, which includes the kind). Its name is derived from the
+source's absolute path, the tree, the entry range and the image key. Its HDF5 attributes
+also store the source's size and modification time (``st_mtime_ns``). A cache file is
+used only when all of these match, so editing the source file or changing the spec
+rebuilds the images. A hit never opens the ROOT file. ``resize_to`` and ``class_names``
+do not change built images, so they share a cache.
 
 Layout of a cache file: dataset ``images`` (entries, channels, height, width) float32,
 dataset ``labels`` (entries,) int64, and attributes ``spec_json``, ``image_key``,
@@ -23,11 +28,14 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import awkward as ak
 import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
+from jetnu.data.event_reader import iterate_events, validate_event_file
 from jetnu.data.images import build_jet_images
+from jetnu.data.pixelmaps import PixelMapCounts, build_pixel_maps_with_counts, warn_pixel_map_counts
 from jetnu.data.reader import (
     DEFAULT_STEP_SIZE,
     check_entry_number,
@@ -49,9 +57,27 @@ CACHE_FORMAT_VERSION = 1
 # files that are not HDF5 or are truncated, KeyError for missing datasets or attributes.
 _CACHE_READ_ERRORS = (OSError, KeyError, ValueError, TypeError)
 
+# Words for logs and progress bars: what a cache file contains, and what one entry is.
+_IMAGE_WORDS = {"jet_image": "jet image", "pixel_map": "pixel map"}
+_ENTRY_WORDS = {"jet_image": "jet", "pixel_map": "event"}
+
 
 class _StaleCacheError(Exception):
     """A cache file whose stored key differs from the one requested."""
+
+
+def validate_input_file(path: str | Path, spec: InputSpec, *, tree: str | None = None) -> int:
+    """Check a source file for ``spec`` from its metadata alone and return its number of entries.
+
+    A ``jet_image`` spec needs a jet tree (`jetnu.data.reader.validate_jet_file`), a
+    ``pixel_map`` spec an events tree with the hit intensity branch of ``spec.intensity``
+    (`jetnu.data.event_reader.validate_event_file`). ``tree`` defaults to ``spec.tree``.
+    Raises the typed errors of `jetnu.data.errors` (and FileNotFoundError).
+    """
+    tree = spec.tree if tree is None else tree
+    if spec.kind == "pixel_map":
+        return validate_event_file(path, spec, tree)
+    return validate_jet_file(path, tree)
 
 
 def cache_path_for(
@@ -91,15 +117,17 @@ def load_or_build_images(
     entry_stop: int | None = None,
     progress: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(images, labels)`` for the jets ``entry_start..entry_stop`` of a jet file.
+    """Return ``(images, labels)`` for the entries ``entry_start..entry_stop`` of a source file.
 
-    ``images`` has shape (entries, channels, height, width) and dtype float32; ``labels``
-    is int64, checked to lie in ``range(len(spec.class_names))``. Images come from the
-    cache when a matching cache file exists. Otherwise they are built ``step_size``
-    entries at a time and cached (see the module docstring). ``tree`` defaults to
-    ``spec.tree``. ``progress`` shows a tqdm bar in jets/s: None shows it only on a
-    terminal, True always, False never. A cache file that cannot be read or does not
-    match is rebuilt, with an INFO log line.
+    ``spec.kind`` selects the source: jet images from a jet tree or pixel maps from an
+    events tree. ``images`` has shape (entries, channels, height, width) and dtype
+    float32; ``labels`` is int64, checked to lie in ``range(len(spec.class_names))``.
+    Images come from the cache when a matching cache file exists. Otherwise they are built
+    ``step_size`` entries at a time and cached (see the module docstring), with one
+    warning per build for all-zero images and, for pixel maps, one for dropped hits.
+    ``tree`` defaults to ``spec.tree``. ``progress`` shows a tqdm bar in jets/s or
+    events/s: None shows it only on a terminal, True always, False never. A cache file
+    that cannot be read or does not match is rebuilt, with an INFO log line.
     """
     source = _resolve_source(path)
     tree = spec.tree if tree is None else tree
@@ -108,21 +136,22 @@ def load_or_build_images(
         source, spec, tree=tree, cache_dir=cache_dir, entry_start=entry_start, entry_stop=entry_stop
     )
     expected = _expected_attrs(source, spec, tree, entry_start, entry_stop)
+    image_word = _IMAGE_WORDS[spec.kind]
 
     if cache_path.exists():
         try:
             images, labels = _read_cache(cache_path, expected, spec)
         except _StaleCacheError as error:
-            logger.info("rebuilding jet image cache %s: %s", cache_path, error)
+            logger.info("rebuilding %s cache %s: %s", image_word, cache_path, error)
         except _CACHE_READ_ERRORS as error:
-            logger.info("rebuilding unreadable jet image cache %s: %s: %s", cache_path, type(error).__name__, error)
+            logger.info("rebuilding unreadable %s cache %s: %s: %s", image_word, cache_path, type(error).__name__, error)
         else:
-            logger.debug("loaded %d jet images from cache %s", len(images), cache_path)
+            logger.debug("loaded %d %ss from cache %s", len(images), image_word, cache_path)
             return images, _checked_cached_labels(labels, spec, source, expected)
 
     images, labels = _build(source, spec, tree, step_size, entry_start, entry_stop, progress)
     _write_cache(cache_path, images, labels, {**expected, "spec_json": spec.to_json()})
-    logger.info("cached %d jet images of %s in %s", len(images), source, cache_path)
+    logger.info("cached %d %ss of %s in %s", len(images), image_word, source, cache_path)
     return images, labels
 
 
@@ -152,33 +181,56 @@ def _expected_attrs(source: Path, spec: InputSpec, tree: str, entry_start, entry
 
 
 def _build(source: Path, spec: InputSpec, tree: str, step_size: int, entry_start, entry_stop, progress):
-    num_entries = validate_jet_file(source, tree)
+    num_entries = validate_input_file(source, spec, tree=tree)
     start, stop = resolve_entry_range(source, tree, num_entries, entry_start, entry_stop)
 
     images = np.empty((stop - start, *spec.image_shape), dtype=np.float32)
     labels = np.empty(stop - start, dtype=np.int64)
-    num_empty = 0
+    fill = _fill_pixel_maps if spec.kind == "pixel_map" else _fill_jet_images
 
     disable = None if progress is None else not progress
-    bar = tqdm(total=stop - start, unit="jet", unit_scale=True, desc=f"jet images {source.name}", disable=disable)
+    description = f"{_IMAGE_WORDS[spec.kind]}s {source.name}"
+    bar = tqdm(total=stop - start, unit=_ENTRY_WORDS[spec.kind], unit_scale=True, desc=description, disable=disable)
     with bar:
-        for first_entry, jets in iterate_jets(
-            source, tree=tree, step_size=step_size, entry_start=start, entry_stop=stop
-        ):
-            rows = slice(first_entry - start, first_entry - start + len(jets))
-            labels[rows] = jet_labels(jets, spec.class_names, entry_offset=first_entry, source=source)
-            images[rows] = build_jet_images(jets, spec, entry_offset=first_entry, source=source, warn_empty=False)
-            num_empty += int(np.count_nonzero(~images[rows].any(axis=(1, 2, 3))))
-            bar.update(len(jets))
+        fill(source, spec, tree, step_size, start, stop, images, labels, bar)
+    return images, labels
+
+
+def _fill_jet_images(source: Path, spec: InputSpec, tree: str, step_size: int, start, stop, images, labels, bar):
+    num_empty = 0
+    for first_entry, jets in iterate_jets(source, tree=tree, step_size=step_size, entry_start=start, entry_stop=stop):
+        rows = slice(first_entry - start, first_entry - start + len(jets))
+        labels[rows] = jet_labels(jets, spec.class_names, entry_offset=first_entry, source=source)
+        images[rows] = build_jet_images(jets, spec, entry_offset=first_entry, source=source, warn_empty=False)
+        num_empty += int(np.count_nonzero(~images[rows].any(axis=(1, 2, 3))))
+        bar.update(len(jets))
 
     if num_empty:
         warnings.warn(
             f"{num_empty} of {stop - start} jets of {str(source)!r} (tree {tree!r}) have no constituents "
             f"with nonzero {spec.intensity} inside the {spec.height}x{spec.width} image window; their "
             f"images are all zeros",
-            stacklevel=3,
+            stacklevel=4,
         )
-    return images, labels
+
+
+def _fill_pixel_maps(source: Path, spec: InputSpec, tree: str, step_size: int, start, stop, images, labels, bar):
+    counts = PixelMapCounts()
+    chunks = iterate_events(
+        source, intensity=spec.intensity, tree=tree, step_size=step_size, entry_start=start, entry_stop=stop
+    )
+    for first_entry, events in chunks:
+        rows = slice(first_entry - start, first_entry - start + len(events))
+        event_labels = ak.to_numpy(events["label"]).astype(np.int64)
+        labels[rows] = check_labels(event_labels, spec.class_names, entry_offset=first_entry, source=source)
+        images[rows], chunk_counts = build_pixel_maps_with_counts(
+            events, spec, entry_offset=first_entry, source=source
+        )
+        counts = counts + chunk_counts
+        bar.update(len(events))
+
+    # One warning per build for the whole range, not one per chunk.
+    warn_pixel_map_counts(counts, spec, source=source, stacklevel=5)
 
 
 def _read_cache(cache_path: Path, expected: dict, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +266,7 @@ def _write_cache(cache_path: Path, images: np.ndarray, labels: np.ndarray, attrs
         cache_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OSError(
-            f"cannot create the jet image cache folder {str(cache_path.parent)!r}: {error}; pass cache_dir= "
+            f"cannot create the image cache folder {str(cache_path.parent)!r}: {error}; pass cache_dir= "
             f"a writable folder"
         ) from error
 

@@ -26,17 +26,22 @@ class ImageDataModule(pl.LightningDataModule):
     seed always give the same three sets, whatever the trainer's seed or device count.
 
     Args:
-        path: ROOT file with a ``jets`` tree (see ``jetnu.data.schema``).
-        input_spec: how constituents become images; stored in the model's checkpoint.
-        batch_size: jets per batch (per device under DDP).
-        val_fraction: fraction of the jets used for validation after each epoch.
+        path: ROOT file with a ``jets`` tree for jet images or an ``events`` tree for
+            pixel maps (see ``jetnu.data.schema``); ``input_spec.tree`` names the tree.
+        input_spec: how jets or detector hits become images; stored in the model's checkpoint.
+        batch_size: entries (jets or events) per batch (per device under DDP).
+        val_fraction: fraction of the entries used for validation after each epoch.
         test_fraction: fraction held out for the final test.
         split_seed: seed of the train/validation/test permutation.
-        max_jets: read only the first ``max_jets`` entries (None: all).
+        max_jets: read only the first ``max_jets`` entries, jets or events (None: all).
+        max_train: train on at most this many entries of the training split (None: all); the
+            validation and test splits stay as they are, so runs with different training-set
+            sizes are tested on the same entries.
         cache_dir: folder of the HDF5 image cache (None: ``.jetnu_cache`` beside the file).
         num_workers: DataLoader worker processes; images live in memory, so 0 is usually fastest.
         generate_n_jets: when ``path`` does not exist, generate this many Pythia8 jets
             (half top, half QCD) into it first; None means a missing file is an error.
+            Jet images only: an events file is generated with ``python -m jetnu.generate neutrino``.
         generate_seed: seed of that generation.
         generate_workers: worker processes for that generation.
     """
@@ -50,6 +55,7 @@ class ImageDataModule(pl.LightningDataModule):
         test_fraction: float = 0.15,
         split_seed: int = 42,
         max_jets: int | None = None,
+        max_train: int | None = None,
         cache_dir: str | None = None,
         num_workers: int = 0,
         generate_n_jets: int | None = None,
@@ -62,13 +68,15 @@ class ImageDataModule(pl.LightningDataModule):
                 raise ValueError(f"--data.{name} must be between 0 and 1, got {value!r}")
         if val_fraction + test_fraction >= 1.0:
             raise ValueError(
-                f"--data.val_fraction + --data.test_fraction must leave jets for training, got "
+                f"--data.val_fraction + --data.test_fraction must leave entries for training, got "
                 f"{val_fraction} + {test_fraction} >= 1"
             )
         if batch_size < 1:
             raise ValueError(f"--data.batch_size must be positive, got {batch_size!r}")
         if max_jets is not None and max_jets < 3:
-            raise ValueError(f"--data.max_jets must be at least 3 (one jet per split), got {max_jets!r}")
+            raise ValueError(f"--data.max_jets must be at least 3 (one entry per split), got {max_jets!r}")
+        if max_train is not None and max_train < 1:
+            raise ValueError(f"--data.max_train must be positive, got {max_train!r}")
 
         self.path = str(path)
         self.input_spec = input_spec
@@ -76,6 +84,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
+        self.max_train = max_train
         self.max_jets = max_jets
         self.cache_dir = cache_dir
         self.num_workers = num_workers
@@ -87,6 +96,12 @@ class ImageDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Generate the sample if asked and missing, then build the image cache (rank 0 of each node)."""
         path = Path(self.path)
+        if not path.exists() and self.input_spec.kind == "pixel_map":
+            ignored = "" if self.generate_n_jets is None else " (--data.generate_n_jets generates jets only)"
+            raise FileNotFoundError(
+                f"events file {self.path!r} not found{ignored}; pass --data.path FILE.root or create one with "
+                f"`python -m jetnu.generate neutrino --n-events 10000 --seed 1 --out {self.path}`"
+            )
         if not path.exists():
             if self.generate_n_jets is None:
                 raise FileNotFoundError(
@@ -104,10 +119,9 @@ class ImageDataModule(pl.LightningDataModule):
         self._load_images()
 
     def _load_images(self) -> tuple[np.ndarray, np.ndarray]:
-        from jetnu.data.cache import load_or_build_images
-        from jetnu.data.reader import validate_jet_file
+        from jetnu.data.cache import load_or_build_images, validate_input_file
 
-        n_entries = validate_jet_file(self.path, tree=self.input_spec.tree)
+        n_entries = validate_input_file(self.path, self.input_spec)
         entry_stop = None if self.max_jets is None or self.max_jets >= n_entries else self.max_jets
         return load_or_build_images(
             self.path, self.input_spec, tree=self.input_spec.tree, cache_dir=self.cache_dir, entry_stop=entry_stop
@@ -117,22 +131,26 @@ class ImageDataModule(pl.LightningDataModule):
         if self.datasets:
             return
         images, labels = self._load_images()
-        n_jets = len(labels)
-        n_val = int(round(self.val_fraction * n_jets))
-        n_test = int(round(self.test_fraction * n_jets))
-        n_train = n_jets - n_val - n_test
+        n_entries = len(labels)
+        entries = "events" if self.input_spec.kind == "pixel_map" else "jets"
+        n_val = int(round(self.val_fraction * n_entries))
+        n_test = int(round(self.test_fraction * n_entries))
+        n_train = n_entries - n_val - n_test
         if min(n_train, n_val, n_test) < 1:
             raise ValueError(
-                f"{self.path!r} has {n_jets} jets, too few for a train/validation/test split with fractions "
-                f"{self.val_fraction}/{self.test_fraction}; use a larger file"
+                f"{self.path!r} has {n_entries} {entries}, too few for a train/validation/test split with "
+                f"fractions {self.val_fraction}/{self.test_fraction}; use a larger file"
             )
 
-        order = np.random.default_rng(self.split_seed).permutation(n_jets)
+        order = np.random.default_rng(self.split_seed).permutation(n_entries)
         bounds = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
+        if self.max_train is not None and self.max_train < n_train:
+            bounds["train"] = bounds["train"][: self.max_train]
+            log.info("training on %d of the %d training %s (--data.max_train)", self.max_train, n_train, entries)
         for split, index in bounds.items():
             index = np.sort(index)  # contiguous reads from the cached arrays
             self.datasets[split] = TensorDataset(torch.from_numpy(images[index]), torch.from_numpy(labels[index]).long())
-        log.info("split %d jets into %d train, %d validation, %d test", n_jets, n_train, n_val, n_test)
+        log.info("split %d %s into %d train, %d validation, %d test", n_entries, entries, n_train, n_val, n_test)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(
