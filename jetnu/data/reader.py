@@ -5,6 +5,11 @@ metadata alone, so a wrong file fails before any data is read. `iterate_jets` th
 the schema's branches chunk by chunk with ``uproot``, and `read_jets` joins the chunks.
 Errors from inside uproot are re-raised as the typed errors of `jetnu.data.errors`, which
 carry the file, tree and branch.
+
+HDF5 files (suffix .h5 or .hdf5, or the HDF5 signature) are read as the public
+top-tagging reference dataset by `jetnu.data.reference`, into the same in-memory form.
+There the tree name ``jets`` stands for the HDFStore key ``table``, and any other tree
+name is used as the key.
 """
 
 from __future__ import annotations
@@ -62,8 +67,13 @@ def validate_jet_file(path: str | Path, tree: str = JET_TREE) -> int:
 
     Raises FileNotFoundError, InputFileError (not a readable ROOT file), MissingTreeError,
     MissingBranchError, BranchTypeError or EmptyTreeError. Branches beyond the schema are
-    allowed and ignored.
+    allowed and ignored. An HDF5 file is checked as a reference-dataset store instead
+    (see `jetnu.data.reference.validate_reference_file`).
     """
+    if _is_reference_file(path):
+        from jetnu.data import reference
+
+        return reference.validate_reference_file(path, key=reference.reference_key(tree))
     return validate_tree(path, JET_SCHEMA, tree=tree)
 
 
@@ -99,8 +109,20 @@ def iterate_jets(
     is the tree entry number of the chunk's first jet. The file is validated before the
     first chunk is read. The range ``entry_start..entry_stop`` (stop excluded) defaults to
     the whole tree and must be non-empty and inside it. The file and the range are checked
-    when this function is called, before the first chunk is requested.
+    when this function is called, before the first chunk is requested. An HDF5 file is
+    read as the reference dataset (see `jetnu.data.reference.iterate_reference_jets`).
     """
+    if _is_reference_file(path):
+        from jetnu.data import reference
+
+        return reference.iterate_reference_jets(
+            path,
+            key=reference.reference_key(tree),
+            step_size=step_size,
+            entry_start=entry_start,
+            entry_stop=entry_stop,
+        )
+
     path = _check_path(path)
     step_size = check_step_size(step_size)
     num_entries = validate_jet_file(path, tree)
@@ -192,6 +214,13 @@ def check_labels(
             branch="label",
         )
     return labels
+
+
+def _is_reference_file(path: str | Path) -> bool:
+    # jetnu.data.reference imports this module, so it is imported where it is used.
+    from jetnu.data.reference import is_hdf5_file
+
+    return is_hdf5_file(path)
 
 
 def _check_path(path: str | Path) -> Path:

@@ -105,6 +105,47 @@ class JetBatch:
         return {**self.scalars, PARTICLE_FIELD: ak.zip(fields)}
 
 
+class JetTreeWriter:
+    """Write `JetBatch` chunks one after another as the TTree `jets` of a new ROOT file.
+
+    Use it as a context manager. The tree is created from the first non-empty batch, and
+    each batch is split into baskets of at most `entries_per_basket` jets, so readers can
+    load ranges. A file closed before any jet was written contains no tree.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, compression_level: int = 5, entries_per_basket: int = 10_000):
+        if entries_per_basket < 1:
+            raise ValueError(f"entries_per_basket must be positive, got {entries_per_basket!r}")
+        self.path = path
+        self.entries_per_basket = entries_per_basket
+        self.num_entries = 0
+        self._file = uproot.recreate(path, compression=uproot.ZSTD(compression_level))
+        self._tree = None
+
+    def __enter__(self) -> JetTreeWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def write(self, batch: JetBatch) -> None:
+        """Append the jets of `batch` to the tree."""
+        for start in range(0, len(batch), self.entries_per_basket):
+            stop = min(start + self.entries_per_basket, len(batch))
+            data = batch.take(np.arange(start, stop)).to_branch_data()
+            if self._tree is None:
+                branch_types = {
+                    name: (value.type.content if isinstance(value, ak.Array) else value.dtype)
+                    for name, value in data.items()
+                }
+                self._tree = self._file.mktree(JET_TREE, branch_types)
+            self._tree.extend(data)
+            self.num_entries += stop - start
+
+
 def write_jet_tree(
     path: str | os.PathLike,
     batch: JetBatch,
@@ -119,14 +160,5 @@ def write_jet_tree(
     if len(batch) == 0:
         raise ValueError(f"cannot write {path}: the jet batch is empty")
 
-    with uproot.recreate(path, compression=uproot.ZSTD(compression_level)) as file:
-        first = batch.take(np.arange(min(entries_per_basket, len(batch)))).to_branch_data()
-        branch_types = {
-            name: (value.type.content if isinstance(value, ak.Array) else value.dtype) for name, value in first.items()
-        }
-        tree = file.mktree(JET_TREE, branch_types)
-        tree.extend(first)
-
-        for start in range(entries_per_basket, len(batch), entries_per_basket):
-            stop = min(start + entries_per_basket, len(batch))
-            tree.extend(batch.take(np.arange(start, stop)).to_branch_data())
+    with JetTreeWriter(path, compression_level=compression_level, entries_per_basket=entries_per_basket) as writer:
+        writer.write(batch)

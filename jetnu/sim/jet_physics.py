@@ -2,10 +2,12 @@
 
 Each Pythia instance generates one class: top-pair events (W bosons forced to hadrons)
 give top jets, hard QCD 2 -> 2 events give QCD jets. Jets are anti-kT jets of the visible
-final-state particles. A top jet is kept only when four partons lie within `match_dr` of
-the jet axis: the top quark, the down-type quark from its decay and both quarks from the W
-decay. The down-type quark is a b in 99.8 % of Pythia 8.317 top decays. A QCD event
-contributes every jet that passes the selection, so it can give zero, one, two or more.
+final-state particles, or of the detector-level constituents that `jetnu.sim.detector`
+makes from them when ``JetGenConfig.detector`` is "towers". A top jet is kept only when
+four partons lie within `match_dr` of the jet axis: the top quark, the down-type quark
+from its decay and both quarks from the W decay. The down-type quark is a b in 99.8 % of
+Pythia 8.317 top decays. A QCD event contributes every jet that passes the selection, so
+it can give zero, one, two or more.
 
 Balanced samples of both classes, split over worker processes, come from
 `jetnu.sim.pythia_jets.generate_jets`.
@@ -15,12 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import fastjet
 import numpy as np
 import pythia8mc
 
+from jetnu.sim.detector import DetectorConfig, TowerDetector
 from jetnu.sim.jet_batch import JetBatch
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,13 @@ PROCESS_SETTINGS: dict[int, tuple[str, ...]] = {
 # selection then cannot be met (for example a jet pT window far outside the pT-hat window).
 MAX_EVENTS_WITHOUT_JET = 5000
 
+# Jet constituents: "none" clusters the particles themselves, "towers" the output of
+# `jetnu.sim.detector.TowerDetector`.
+DETECTOR_CHOICES = ("none", "towers")
+
+# Mixed into the detector's random seed, so its stream differs from any other use of the Pythia seed.
+_DETECTOR_SEED_TAG = 0x6A657464
+
 
 @dataclass(frozen=True)
 class JetGenConfig:
@@ -64,6 +74,8 @@ class JetGenConfig:
     max_constituents: int = 200  # keep at most this many constituents per jet, hardest first
     max_consecutive_failures: int = 100  # raise after this many failed Pythia events in a row
     pythia_settings: tuple[str, ...] = ()  # extra "Key = value" lines, read last
+    detector: str = "none"  # one of DETECTOR_CHOICES (truth matching uses the partons in both)
+    detector_config: DetectorConfig = field(default_factory=DetectorConfig)  # used when detector == "towers"
 
     def __post_init__(self):
         positive = {
@@ -99,6 +111,11 @@ class JetGenConfig:
                 f"pthat_max_gev={self.pthat_max_gev!r} exceeds half the centre-of-mass energy "
                 f"({self.sqrt_s_gev / 2!r} GeV)"
             )
+
+        if self.detector not in DETECTOR_CHOICES:
+            raise ValueError(f"detector must be one of {list(DETECTOR_CHOICES)}, got {self.detector!r}")
+        if not isinstance(self.detector_config, DetectorConfig):
+            raise ValueError(f"detector_config must be a DetectorConfig, got {self.detector_config!r}")
 
         if isinstance(self.pythia_settings, str):
             raise ValueError("pythia_settings must be a sequence of 'Key = value' strings, not one string")
@@ -234,17 +251,29 @@ class FoundJet:
 
 
 class JetFinder:
-    """Cluster the visible final state of a Pythia event and apply the jet selection."""
+    """Cluster the visible final state of a Pythia event and apply the jet selection.
 
-    def __init__(self, config: JetGenConfig):
+    With ``config.detector == "towers"`` the particles pass through a `TowerDetector`
+    first. Its random numbers come from ``seed`` (None: fresh entropy, not reproducible).
+    """
+
+    def __init__(self, config: JetGenConfig, seed: int | None = None):
         self.config = config
         self.jet_definition = fastjet.JetDefinition(fastjet.antikt_algorithm, config.jet_r)
+        self.detector = None
+        if config.detector == "towers":
+            entropy = None if seed is None else [_DETECTOR_SEED_TAG, seed]
+            self.detector = TowerDetector(config.detector_config, np.random.default_rng(entropy))
 
     def visible_particles(self, event) -> list:
         """Return PseudoJets of the final-state particles inside the |eta| acceptance.
 
-        `isVisible` drops neutrinos (PDG ids 12, 14, 16) and invisible BSM particles.
+        `isVisible` drops neutrinos (PDG ids 12, 14, 16) and invisible BSM particles. With
+        a detector, the PseudoJets are its tracks and towers instead.
         """
+        if self.detector is not None:
+            return self._detector_constituents(event)
+
         pseudojet = fastjet.PseudoJet
         abs_eta_max = self.config.particle_abs_eta_max
         particles = []
@@ -252,6 +281,19 @@ class JetFinder:
             if particle.isFinal() and particle.isVisible() and abs(particle.eta()) < abs_eta_max:
                 particles.append(pseudojet(particle.px(), particle.py(), particle.pz(), particle.e()))
         return particles
+
+    def _detector_constituents(self, event) -> list:
+        abs_eta_max = self.config.particle_abs_eta_max
+        rows = [
+            (particle.px(), particle.py(), particle.pz(), particle.e(), particle.charge(), particle.idAbs())
+            for particle in event
+            if particle.isFinal() and particle.isVisible() and abs(particle.eta()) < abs_eta_max
+        ]
+        particles = np.array(rows, dtype=np.float64).reshape(-1, 6)  # (particles, px py pz e charge id)
+        constituents = self.detector.simulate(*particles.T)
+
+        pseudojet = fastjet.PseudoJet
+        return [pseudojet(px, py, pz, e) for px, py, pz, e in constituents.tolist()]
 
     def find(self, event) -> list[FoundJet]:
         """Return the jets passing the pT and |eta| selection, hardest first."""
@@ -288,7 +330,7 @@ def generate_class_jets(
     `MAX_EVENTS_WITHOUT_JET` events in a row without a selected jet.
     """
     pythia = make_pythia(label, pythia_seed, config)
-    finder = JetFinder(config)
+    finder = JetFinder(config, seed=pythia_seed)
     class_name = format_class(label)
 
     jets: list[FoundJet] = []
