@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
+# command -> (module with a main(argv) function, help text)
 COMMANDS = {
-    "generate": "generate Pythia8 jet samples into ROOT files",
-    "train": "train a tagger (LightningCLI; --help lists every option)",
+    "generate": ("jetnu.generate", "generate Pythia8 jet or neutrino detector samples into ROOT files"),
+    "train": ("jetnu.train", "train a tagger (LightningCLI; --help lists every option)"),
+    "evaluate": ("jetnu.evaluate", "compute metrics, ROC curves and a substructure baseline for checkpoints"),
+    "data": ("jetnu.data.__main__", "convert the reference top-tagging HDF5 into a jets ROOT file"),
 }
 
 
@@ -15,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: jetnu COMMAND [ARGS ...]\n\ncommands:")
-        for name, help_text in COMMANDS.items():
+        for name, (_, help_text) in COMMANDS.items():
             print(f"  {name:<10} {help_text}")
         print("\n`jetnu COMMAND --help` shows the options of one command.")
         return 0 if argv else 2
@@ -26,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     # sys.argv stays as it is: Lightning's DDP launcher restarts `jetnu train ...` from it.
-    module = importlib.import_module(f"jetnu.{command}")
+    module = importlib.import_module(COMMANDS[command][0])
     result = module.main(rest)
     return result if isinstance(result, int) else 0
 
