@@ -467,9 +467,9 @@ def _config(name: str) -> dict:
 @pytest.mark.parametrize(
     ("name", "expected_spec"),
     [
-        ("nu_resnet50_transfer.yaml", InputSpec.pixel_map(value_scale=500.0)),
-        ("nu_resnet50_scratch.yaml", InputSpec.pixel_map(value_scale=500.0)),
-        ("nu_tiny_transfer.yaml", InputSpec.pixel_map(height=32, width=32, value_scale=500.0)),
+        ("nu_resnet50_transfer.yaml", InputSpec.pixel_map()),
+        ("nu_resnet50_scratch.yaml", InputSpec.pixel_map()),
+        ("nu_tiny_transfer.yaml", InputSpec.pixel_map(height=32, width=32)),
     ],
 )
 def test_nu_config_input_spec(name, expected_spec):
@@ -503,7 +503,7 @@ def test_transfer_config_requires_checkpoint(no_command_line):
 def test_scratch_config_builds_two_view_model(no_command_line):
     cli = JetnuCLI(TaggerModule, ImageDataModule, args=["--config", str(REPO / "configs" / "nu_resnet50_scratch.yaml")], run=False)
 
-    assert cli.model.input_spec == InputSpec.pixel_map(value_scale=500.0)
+    assert cli.model.input_spec == InputSpec.pixel_map()
     assert cli.model.model.conv1.in_channels == 2
     assert cli.model.model.get_classifier().out_features == 4
 
@@ -532,7 +532,7 @@ def test_tiny_transfer_config_trains(write_event_file, tmp_path, no_command_line
         )  # fmt: skip
 
     checkpoint = torch.load(summary["checkpoint"], weights_only=True)
-    assert InputSpec.from_dict(checkpoint["input_spec"]) == InputSpec.pixel_map(height=32, width=32, value_scale=500.0)
+    assert InputSpec.from_dict(checkpoint["input_spec"]) == InputSpec.pixel_map(height=32, width=32)
     state = checkpoint["state_dict"]
     assert state["model.fc.weight"].shape == (4, top.model.fc.in_features)
     torch.testing.assert_close(state["model.layer1.0.conv1.weight"], top.model.layer1[0].conv1.weight)

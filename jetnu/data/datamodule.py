@@ -19,6 +19,25 @@ from jetnu.data.spec import InputSpec
 log = logging.getLogger(__name__)
 
 
+def split_entries(n_entries: int, val_fraction: float, test_fraction: float, split_seed: int) -> dict[str, np.ndarray]:
+    """Draw the train, val and test entry numbers of a file with ``n_entries`` entries.
+
+    Each array is in the order of the seeded permutation (not sorted), so taking its first
+    N entries gives a random subset even of a file ordered by class. Raises ValueError when
+    a split would be empty.
+    """
+    n_val = int(round(val_fraction * n_entries))
+    n_test = int(round(test_fraction * n_entries))
+    n_train = n_entries - n_val - n_test
+    if min(n_train, n_val, n_test) < 1:
+        raise ValueError(
+            f"{n_entries} entries are too few for a train/validation/test split with fractions "
+            f"{val_fraction}/{test_fraction}; use a larger file"
+        )
+    order = np.random.default_rng(split_seed).permutation(n_entries)
+    return {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
+
+
 class ImageDataModule(pl.LightningDataModule):
     """Images from one ROOT file, split into train, validation and test sets.
 
@@ -133,24 +152,21 @@ class ImageDataModule(pl.LightningDataModule):
         images, labels = self._load_images()
         n_entries = len(labels)
         entries = "events" if self.input_spec.kind == "pixel_map" else "jets"
-        n_val = int(round(self.val_fraction * n_entries))
-        n_test = int(round(self.test_fraction * n_entries))
-        n_train = n_entries - n_val - n_test
-        if min(n_train, n_val, n_test) < 1:
-            raise ValueError(
-                f"{self.path!r} has {n_entries} {entries}, too few for a train/validation/test split with "
-                f"fractions {self.val_fraction}/{self.test_fraction}; use a larger file"
-            )
-
-        order = np.random.default_rng(self.split_seed).permutation(n_entries)
-        bounds = {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
+        try:
+            bounds = split_entries(n_entries, self.val_fraction, self.test_fraction, self.split_seed)
+        except ValueError as err:
+            raise ValueError(f"{self.path!r} has {n_entries} {entries}: {err}") from None
+        n_train = len(bounds["train"])
         if self.max_train is not None and self.max_train < n_train:
             bounds["train"] = bounds["train"][: self.max_train]
             log.info("training on %d of the %d training %s (--data.max_train)", self.max_train, n_train, entries)
         for split, index in bounds.items():
             index = np.sort(index)  # contiguous reads from the cached arrays
             self.datasets[split] = TensorDataset(torch.from_numpy(images[index]), torch.from_numpy(labels[index]).long())
-        log.info("split %d %s into %d train, %d validation, %d test", n_entries, entries, n_train, n_val, n_test)
+        log.info(
+            "split %d %s into %d train, %d validation, %d test",
+            n_entries, entries, n_train, len(bounds["val"]), len(bounds["test"]),
+        )  # fmt: skip
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(

@@ -71,7 +71,7 @@ class InputSpec:
 
     @classmethod
     def pixel_map(cls, **overrides) -> "InputSpec":
-        """Pixel-map spec with the defaults of NOvA's CVN: 2 views x 100 planes x 80 cells, ADC scaled."""
+        """Pixel-map spec with the shape of NOvA's CVN (2 views x 100 planes x 80 cells), ADC maps summing to 1."""
         from jetnu.data.schema import EVENT_TREE, NEUTRINO_CLASS_NAMES
 
         values = dict(
@@ -83,8 +83,8 @@ class InputSpec:
             rotate=False,
             flip=False,
             intensity="adc",
-            normalise="scale",
-            value_scale=100.0,
+            # Unit-sum maps match the scale of unit-sum jet images, so top-tagger features transfer.
+            normalise="sum",
             class_names=NEUTRINO_CLASS_NAMES,
             tree=EVENT_TREE,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from pathlib import Path
@@ -267,7 +268,10 @@ def load_tagger(path: str | Path, map_location: str = "cpu") -> TaggerModule:
     if not isinstance(checkpoint, dict) or SPEC_KEY not in checkpoint or "hyper_parameters" not in checkpoint:
         raise ValueError(f"{str(path)!r} is not a jetnu checkpoint (no {SPEC_KEY!r} or hyper_parameters entry)")
 
-    hparams = dict(checkpoint["hyper_parameters"])
+    # Keep only the arguments this version takes, so checkpoints of earlier versions (which
+    # stored e.g. pretrained_weights) still load.
+    accepted = set(inspect.signature(TaggerModule.__init__).parameters) - {"self"}
+    hparams = {key: value for key, value in checkpoint["hyper_parameters"].items() if key in accepted}
     hparams["input_spec"] = checkpoint[SPEC_KEY]
     hparams["init_checkpoint"] = None  # the state dict below replaces the starting weights
     hparams["freeze"] = "none"  # freezing matters for training only
