@@ -13,6 +13,7 @@ import logging
 import math
 import sys
 import time
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -78,14 +79,17 @@ def main(argv: list[str] | None = None) -> dict:
         argv = ["--config", str(default_config_path())]
 
     start = time.perf_counter()
-    cli = JetnuCLI(
-        TaggerModule,
-        ImageDataModule,
-        args=argv,
-        run=False,
-        trainer_defaults={"callbacks": [EpochSummary()]},
-        save_config_kwargs={"overwrite": True},
-    )
+    with warnings.catch_warnings():
+        # Scripts and notebooks call main(argv) with their own sys.argv; argv is what counts.
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+        cli = JetnuCLI(
+            TaggerModule,
+            ImageDataModule,
+            args=argv,
+            run=False,
+            trainer_defaults={"callbacks": [EpochSummary()]},
+            save_config_kwargs={"overwrite": True},
+        )
     trainer = cli.trainer
     trainer.fit(cli.model, datamodule=cli.datamodule)
 
@@ -96,7 +100,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     summary = {
         "test_auc": test_metrics.get("test_auc", math.nan),
-        "test_rejection_at_eff_0.3": test_metrics.get("test_rej30", math.nan),
         "test_accuracy": test_metrics.get("test_acc", math.nan),
         "test_loss": test_metrics.get("test_loss", math.nan),
         "epochs": trainer.current_epoch,
@@ -106,6 +109,8 @@ def main(argv: list[str] | None = None) -> dict:
         "model": cli.model.hparams.model,
     }
     # trainer.log_dir is a collective call under DDP, so every rank asks for it.
+    if cli.model.input_spec.num_classes == 2:
+        summary["test_rejection_at_eff_0.3"] = test_metrics.get("test_rej30", math.nan)
     _report(Path(trainer.log_dir or trainer.default_root_dir), cli.model, summary)
 
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -116,18 +121,31 @@ def main(argv: list[str] | None = None) -> dict:
 @rank_zero_only
 def _report(log_dir: Path, model: TaggerModule, summary: dict) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
-    (log_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # Strict JSON: an undefined (NaN) or infinite metric is written as null.
+    finite = {key: _json_value(value) for key, value in summary.items()}
+    (log_dir / "summary.json").write_text(json.dumps(finite, indent=2, allow_nan=False) + "\n")
     if model.test_probabilities is not None:
         # Per-jet test scores of the tested checkpoint, in the DataModule's test-split order.
         np.savez(log_dir / "test_scores.npz", probabilities=model.test_probabilities, labels=model.test_labels)
+    rejection = ""
+    if "test_rejection_at_eff_0.3" in summary:
+        rejection = f", 1/eps_B at eps_S=0.3 {summary['test_rejection_at_eff_0.3']:.1f}"
+    auc_name = "AUC" if model.input_spec.num_classes == 2 else "macro AUC"
     log.info(
-        "done: test AUC %.4f, 1/eps_B at eps_S=0.3 %.1f, accuracy %.4f, wall time %.0f s, checkpoint %s",
+        "done: test %s %.4f%s, accuracy %.4f, wall time %.0f s, checkpoint %s",
+        auc_name,
         summary["test_auc"],
-        summary["test_rejection_at_eff_0.3"],
+        rejection,
         summary["test_accuracy"],
         summary["wall_time_s"],
         summary["checkpoint"] or "(none saved)",
     )
+
+
+def _json_value(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _setup_logging() -> None:
