@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-# command -> (module with a main(argv) function, help text)
+# command -> (module whose main(argv) returns an exit status, help text); train's status comes from run(argv)
 COMMANDS = {
     "generate": ("jetnu.generate", "generate Pythia8 jet or neutrino detector samples into ROOT files"),
     "train": ("jetnu.train", "train a tagger (LightningCLI; --help lists every option)"),
@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # sys.argv stays as it is: Lightning's DDP launcher restarts `jetnu train ...` from it.
     module = importlib.import_module(COMMANDS[command][0])
-    result = module.main(rest)
-    return result if isinstance(result, int) else 0
+    entry = module.run if command == "train" else module.main
+    return entry(rest)
 
 
 if __name__ == "__main__":

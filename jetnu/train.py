@@ -9,6 +9,7 @@ command runs under DDP unchanged (``--trainer.strategy ddp --trainer.devices 2``
 from __future__ import annotations
 
 import json
+import os
 import logging
 import math
 import sys
@@ -24,6 +25,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
 from jetnu.data.datamodule import ImageDataModule
+from jetnu.data.errors import InputFileError
 from jetnu.models.module import TaggerModule
 
 log = logging.getLogger("jetnu.train")
@@ -74,9 +76,10 @@ def main(argv: list[str] | None = None) -> dict:
     """Run training and testing; return the summary (test metrics, wall time, checkpoint path)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     _setup_logging()
-    if not argv:
-        log.info("no arguments: running the embedded default, --config %s", default_config_path())
-        argv = ["--config", str(default_config_path())]
+    if not _has_config(argv):
+        # Flags without --config override the embedded default run, not the bare code defaults.
+        log.info("no --config given: starting from the embedded default %s", default_config_path())
+        argv = ["--config", str(default_config_path()), *argv]
 
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -89,6 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
             run=False,
             trainer_defaults={"callbacks": [EpochSummary()]},
             save_config_kwargs={"overwrite": True},
+            parser_kwargs={"prog": "python -m jetnu.train"},
         )
     trainer = cli.trainer
     trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -148,6 +152,23 @@ def _json_value(value):
     return value
 
 
+def _has_config(argv: list[str]) -> bool:
+    return any(arg in ("--config", "-c") or arg.startswith("--config=") for arg in argv)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Command-line entry: run `main` and turn input errors into one message and exit status 1."""
+    try:
+        main(argv)
+    except (InputFileError, FileNotFoundError, ValueError, OSError) as error:
+        _setup_logging()
+        if os.environ.get("JETNU_DEBUG"):
+            raise
+        log.error("error: %s\n(set JETNU_DEBUG=1 to see the traceback)", error)
+        return 1
+    return 0
+
+
 def _setup_logging() -> None:
     logger = logging.getLogger("jetnu")
     if not logger.handlers:
@@ -159,4 +180,4 @@ def _setup_logging() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run())

@@ -120,3 +120,59 @@ def test_max_train_keeps_validation_and_test(jet_file):
     assert len(full.datasets["train"]) == 180
     for split in ("val", "test"):
         torch.testing.assert_close(limited.datasets[split].tensors[0], full.datasets[split].tensors[0])
+
+
+def test_run_reports_input_error_as_status(tmp_path):
+    """Input errors end the command with status 1 and one message, not a traceback through Lightning."""
+    from jetnu.train import run
+
+    assert run(_tiny_args(tmp_path / "absent.root", tmp_path / "out")) == 1
+
+
+def test_flags_without_config_start_from_default(tmp_path, monkeypatch):
+    """A flag alone overrides the embedded default run instead of dropping it."""
+    from jetnu import train
+
+    seen = {}
+
+    class StopAfterParsing(Exception):
+        pass
+
+    def fake_cli(*args, **kwargs):
+        seen["args"] = kwargs["args"]
+        raise StopAfterParsing
+
+    monkeypatch.setattr(train, "JetnuCLI", fake_cli)
+    with pytest.raises(StopAfterParsing):
+        train.main(["--trainer.max_epochs", "2"])
+    assert seen["args"] == ["--config", str(train.default_config_path()), "--trainer.max_epochs", "2"]
+
+    with pytest.raises(StopAfterParsing):
+        train.main(["--config", "mine.yaml"])
+    assert seen["args"] == ["--config", "mine.yaml"]
+
+
+def test_single_class_training_split_rejected(tmp_path):
+    from conftest import jets_to_tree_columns, make_jets, write_tree
+
+    jets = make_jets(20, seed=1)
+    jets["label"] = np.zeros(20, dtype=np.int32)
+    path = write_tree(tmp_path / "qcd_only.root", jets_to_tree_columns(jets))
+
+    data = ImageDataModule(path=str(path), val_fraction=0.2, test_fraction=0.2)
+    with pytest.raises(ValueError, match="contains only class 'qcd'"):
+        data.setup()
+
+
+def test_lone_last_training_batch_dropped(jet_file):
+    """A training split of 33 with batch size 32 once crashed BatchNorm on a batch of one."""
+    data = ImageDataModule(path=str(jet_file), batch_size=32, max_jets=55, val_fraction=0.2, test_fraction=0.2)
+    data.setup()
+
+    assert len(data.datasets["train"]) == 33
+    assert [len(labels) for _, labels in data.train_dataloader()] == [32]
+
+
+def test_unbounded_run_rejected_by_schedule(jet_file, tmp_path):
+    with pytest.raises(ValueError, match="needs a finite run"):
+        train_main(_tiny_args(jet_file, tmp_path / "out", "--trainer.max_epochs", "-1"))

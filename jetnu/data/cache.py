@@ -266,13 +266,19 @@ def _write_cache(cache_path: Path, images: np.ndarray, labels: np.ndarray, attrs
         cache_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OSError(
-            f"cannot create the image cache folder {str(cache_path.parent)!r}: {error}; pass cache_dir= "
-            f"a writable folder"
+            f"cannot create the image cache folder {str(cache_path.parent)!r}: {error}; pass a writable "
+            f"folder as --data.cache_dir (cache_dir= in Python)"
         ) from error
 
     # Written under a temporary name and renamed when complete, so a reader never sees a partial file
     # and concurrent builders (e.g. several training ranks) each rename a whole file.
-    handle, temporary = tempfile.mkstemp(prefix=f".{cache_path.name}.", suffix=".tmp", dir=cache_path.parent)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{cache_path.name}.", suffix=".tmp", dir=cache_path.parent)
+    except OSError as error:
+        raise OSError(
+            f"cannot write the image cache in {str(cache_path.parent)!r}: {error}; pass a writable folder as "
+            f"--data.cache_dir (cache_dir= in Python)"
+        ) from error
     os.close(handle)
     try:
         with h5py.File(temporary, "w") as file:

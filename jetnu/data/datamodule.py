@@ -7,6 +7,7 @@ pixel maps from an ``events`` tree.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -157,28 +158,52 @@ class ImageDataModule(pl.LightningDataModule):
         except ValueError as err:
             raise ValueError(f"{self.path!r} has {n_entries} {entries}: {err}") from None
         n_train = len(bounds["train"])
+        if n_train < 2:
+            raise ValueError(
+                f"{self.path!r} has {n_entries} {entries}, which leaves {n_train} for training; use a larger file"
+            )
         if self.max_train is not None and self.max_train < n_train:
             bounds["train"] = bounds["train"][: self.max_train]
             log.info("training on %d of the %d training %s (--data.max_train)", self.max_train, n_train, entries)
         for split, index in bounds.items():
             index = np.sort(index)  # contiguous reads from the cached arrays
             self.datasets[split] = TensorDataset(torch.from_numpy(images[index]), torch.from_numpy(labels[index]).long())
+        self._check_classes(labels, bounds, entries)
         log.info(
             "split %d %s into %d train, %d validation, %d test",
             n_entries, entries, n_train, len(bounds["val"]), len(bounds["test"]),
         )  # fmt: skip
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _check_classes(self, labels: np.ndarray, bounds: dict[str, np.ndarray], entries: str) -> None:
+        names = self.input_spec.class_names
+        present = np.unique(labels[bounds["train"]])
+        if present.size < 2:
+            raise ValueError(
+                f"the training split of {self.path!r} contains only class {names[int(present[0])]!r}; a classifier "
+                f"needs {entries} of at least two of the classes {list(names)}"
+            )
+        for split in ("val", "test"):
+            if np.unique(labels[bounds[split]]).size < 2:
+                warnings.warn(
+                    f"the {split} split of {self.path!r} contains a single class, so its AUC is undefined (NaN); "
+                    f"use a larger or balanced file",
+                    stacklevel=2,
+                )
+
+    def _loader(self, split: str, shuffle: bool, drop_last: bool = False) -> DataLoader:
         return DataLoader(
             self.datasets[split],
             batch_size=self.batch_size,
             shuffle=shuffle,
+            drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        # A last batch of one entry breaks BatchNorm in training mode, so it is dropped.
+        lone_last = len(self.datasets["train"]) % self.batch_size == 1
+        return self._loader("train", shuffle=True, drop_last=lone_last)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", shuffle=False)

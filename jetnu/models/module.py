@@ -77,6 +77,8 @@ class TaggerModule(pl.LightningModule):
                 f"--model.freeze {freeze} keeps random features fixed; give --model.init_checkpoint FILE "
                 f"or use --model.freeze none"
             )
+        if not lr > 0:
+            raise ValueError(f"--model.lr must be positive, got {lr!r}")
         if not backbone_lr_factor > 0:
             raise ValueError(f"--model.backbone_lr_factor must be positive, got {backbone_lr_factor!r}")
 
@@ -227,6 +229,11 @@ class TaggerModule(pl.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self._parameter_groups(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        if not math.isfinite(self.trainer.estimated_stepping_batches):
+            raise ValueError(
+                "the warm-up and cosine learning-rate schedule needs a finite run; set --trainer.max_epochs N "
+                "or --trainer.max_steps N"
+            )
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         warmup_steps = int(self.hparams.warmup_fraction * total_steps)
 
