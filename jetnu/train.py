@@ -1,9 +1,10 @@
 """Train a tagger: ``python -m jetnu.train [--config FILE.yaml] [--section.key value ...]``.
 
-A LightningCLI entry point. With no arguments it runs the embedded default, the packaged
-``configs/top_resnet50.yaml``: it generates a Pythia8 top/QCD sample under ``data/`` on
-first use, trains ResNet-50 on 40x40 jet images and tests the best checkpoint. The same
-command runs under DDP unchanged (``--trainer.strategy ddp --trainer.devices 2``).
+A LightningCLI entry point. Without ``--config`` it runs the embedded default, the packaged
+``configs/top_resnet50.yaml``, with any flags given applied on top: it generates a Pythia8
+top/QCD sample under ``data/`` on first use, trains ResNet-50 on 40x40 jet images and
+tests the best checkpoint. The same command runs under DDP unchanged
+(``--trainer.strategy ddp --trainer.devices 2``).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
         "data": cli.datamodule.path,
         "model": cli.model.hparams.model,
     }
-    # trainer.log_dir is a collective call under DDP, so every rank asks for it.
+    # trainer.log_dir is a collective call under DDP, so every rank reads it.
     if cli.model.input_spec.num_classes == 2:
         summary["test_rejection_at_eff_0.3"] = test_metrics.get("test_rej30", math.nan)
     _report(Path(trainer.log_dir or trainer.default_root_dir), cli.model, summary)
