@@ -484,6 +484,8 @@ def test_transfer_and_scratch_configs_match():
 
     assert transfer["model"].pop("freeze") == "head"
     assert scratch["model"].pop("freeze") == "none"
+    # A linear head on frozen features trains at a larger learning rate than the full network.
+    assert transfer["model"].pop("lr") > scratch["model"].pop("lr")
     assert transfer["model"]["init_checkpoint"] is None
     assert transfer["trainer"].pop("default_root_dir") != scratch["trainer"].pop("default_root_dir")
     assert transfer == scratch
