@@ -352,3 +352,11 @@ def test_cli_requires_subcommand(capsys):
         main([])
     assert exit_info.value.code == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+def test_directory_output_rejected_before_generation(tmp_path):
+    """An output path that is a folder once failed only after all events were generated."""
+    folder = tmp_path / "isdir.root"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        generate_jets(10, 1, folder, workers=1, progress=False)

@@ -363,10 +363,15 @@ def generate_class_jets(
         if not found:
             events_without_jet += 1
             if events_without_jet >= MAX_EVENTS_WITHOUT_JET:
+                truth_match = (
+                    f", and that the truth-match radius --match-dr {config.match_dr} can contain the top decay"
+                    if label == TOP_LABEL
+                    else ""
+                )
                 raise RuntimeError(
                     f"no {class_name} jet passed the selection in {events_without_jet} events in a row. "
                     f"Check that the pT-hat window {config.pthat_min_gev}-{config.pthat_max_gev} GeV "
-                    f"covers the jet pT window {config.pt_min_gev}-{config.pt_max_gev} GeV"
+                    f"covers the jet pT window {config.pt_min_gev}-{config.pt_max_gev} GeV{truth_match}"
                 )
             continue
         events_without_jet = 0

@@ -278,6 +278,8 @@ def generate_jets(
     tasks, shuffle_sequence = plan_tasks(int(n_jets), int(seed), int(workers), config)
     logger.debug("generating %d jets with %d workers, seed %d, %s", n_jets, workers, seed, config)
 
+    if out.is_dir():
+        raise IsADirectoryError(f"output path {str(out)!r} is a directory; give a file name such as {str(out / 'jets.root')!r}")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = out.with_name(f"{out.name}.{secrets.token_hex(4)}.tmp")
     start = time.perf_counter()
