@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 # command -> (module whose main(argv) returns an exit status, help text); train's status comes from run(argv)
@@ -12,6 +13,17 @@ COMMANDS = {
     "evaluate": ("jetnu.evaluate", "compute metrics, ROC curves and a substructure baseline for checkpoints"),
     "data": ("jetnu.data.__main__", "convert the reference top-tagging HDF5 into a jets ROOT file"),
 }
+
+
+def setup_command_logging() -> None:
+    """Send jetnu's INFO messages to stderr with a ``[jetnu]`` prefix, once per process."""
+    logger = logging.getLogger("jetnu")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[jetnu] %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 import yaml
 
+from jetnu.cli import setup_command_logging
 from jetnu.data.datamodule import split_entries
 from jetnu.data.errors import InputFileError
 from jetnu.data.spec import InputSpec
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the evaluation; return 0 on success and 2 for invalid arguments or input files."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging()
+    setup_command_logging()
     try:
         report = evaluate(args)
     except (FileNotFoundError, InputFileError, ValueError) as error:
@@ -481,16 +482,6 @@ def _write_outputs(out: Path, report, evaluated, labels, class_names, probabilit
     # allow_nan=False guarantees that no NaN or Infinity token reaches the file.
     text = json.dumps(report, indent=2, allow_nan=False)
     (out / "metrics.json").write_text(text + "\n")
-
-
-def _setup_logging() -> None:
-    logger = logging.getLogger("jetnu")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("[jetnu] %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 if __name__ == "__main__":

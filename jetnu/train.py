@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
+from jetnu.cli import setup_command_logging
 from jetnu.data.datamodule import ImageDataModule
 from jetnu.data.errors import InputFileError
 from jetnu.models.module import TaggerModule
@@ -76,7 +77,7 @@ class JetnuCLI(LightningCLI):
 def main(argv: list[str] | None = None) -> dict:
     """Run training and testing; return the summary (test metrics, wall time, checkpoint path)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    _setup_logging()
+    setup_command_logging()
     if not _has_config(argv):
         # Flags without --config override the embedded default run, not the bare code defaults.
         log.info("no --config given: starting from the embedded default %s", default_config_path())
@@ -162,22 +163,12 @@ def run(argv: list[str] | None = None) -> int:
     try:
         main(argv)
     except (InputFileError, FileNotFoundError, ValueError, OSError) as error:
-        _setup_logging()
+        setup_command_logging()
         if os.environ.get("JETNU_DEBUG"):
             raise
         log.error("error: %s\n(set JETNU_DEBUG=1 to see the traceback)", error)
         return 1
     return 0
-
-
-def _setup_logging() -> None:
-    logger = logging.getLogger("jetnu")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("[jetnu] %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 if __name__ == "__main__":

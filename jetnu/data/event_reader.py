@@ -18,6 +18,7 @@ from jetnu.data.reader import (
     DEFAULT_STEP_SIZE,
     _iterate_checked,
     check_step_size,
+    join_chunks,
     resolve_entry_range,
     validate_tree,
 )
@@ -95,20 +96,11 @@ def read_events(
     entry_stop: int | None = None,
 ) -> ak.Array:
     """Read the events ``entry_start..entry_stop`` into one awkward array (see `iterate_events`)."""
-    chunks = [
-        events
-        for _, events in iterate_events(
-            path,
-            intensity=intensity,
-            tree=tree,
-            step_size=step_size,
-            entry_start=entry_start,
-            entry_stop=entry_stop,
+    return join_chunks(
+        iterate_events(
+            path, intensity=intensity, tree=tree, step_size=step_size, entry_start=entry_start, entry_stop=entry_stop
         )
-    ]
-    if len(chunks) == 1:
-        return chunks[0]
-    return ak.concatenate(chunks)
+    )
 
 
 def _intensity_and_tree(spec_or_intensity: InputSpec | str, tree: str | None) -> tuple[str, str]:

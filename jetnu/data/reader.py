@@ -18,7 +18,7 @@ import difflib
 import logging
 import lzma
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import awkward as ak
@@ -141,15 +141,17 @@ def read_jets(
     entry_stop: int | None = None,
 ) -> ak.Array:
     """Read the jet entries ``entry_start..entry_stop`` into one awkward array (see `iterate_jets`)."""
-    chunks = [
-        jets
-        for _, jets in iterate_jets(
-            path, tree=tree, step_size=step_size, entry_start=entry_start, entry_stop=entry_stop
-        )
-    ]
-    if len(chunks) == 1:
-        return chunks[0]
-    return ak.concatenate(chunks)
+    return join_chunks(
+        iterate_jets(path, tree=tree, step_size=step_size, entry_start=entry_start, entry_stop=entry_stop)
+    )
+
+
+def join_chunks(chunks: Iterable[tuple[int, ak.Array]]) -> ak.Array:
+    """Concatenate the arrays of ``(first_entry, array)`` chunks, as the iterate functions yield them."""
+    arrays = [array for _, array in chunks]
+    if len(arrays) == 1:
+        return arrays[0]
+    return ak.concatenate(arrays)
 
 
 def resolve_entry_range(

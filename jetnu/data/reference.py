@@ -40,7 +40,7 @@ from jetnu.data.errors import (
     MissingBranchError,
     MissingTreeError,
 )
-from jetnu.data.reader import DEFAULT_STEP_SIZE, check_entry_number, check_step_size
+from jetnu.data.reader import DEFAULT_STEP_SIZE, check_entry_number, check_step_size, join_chunks
 from jetnu.data.schema import JET_PARTICLE_BRANCHES, JET_SCALAR_BRANCHES, JET_TREE
 from jetnu.sim.jet_batch import JetBatch
 
@@ -144,15 +144,9 @@ def read_reference_jets(
     entry_stop: int | None = None,
 ) -> ak.Array:
     """Read the rows ``entry_start..entry_stop`` into one awkward array (see `iterate_reference_jets`)."""
-    chunks = [
-        jets
-        for _, jets in iterate_reference_jets(
-            path, key=key, step_size=step_size, entry_start=entry_start, entry_stop=entry_stop
-        )
-    ]
-    if len(chunks) == 1:
-        return chunks[0]
-    return ak.concatenate(chunks)
+    return join_chunks(
+        iterate_reference_jets(path, key=key, step_size=step_size, entry_start=entry_start, entry_stop=entry_stop)
+    )
 
 
 def batch_to_jets(batch: JetBatch) -> ak.Array:

@@ -219,7 +219,7 @@ class TaggerModule(pl.LightningModule):
             # Macro average of the one-vs-rest AUCs, so checkpoints can monitor val_auc for any class count.
             metrics["auc"] = multiclass_auc(labels, probabilities)
         for name, value in metrics.items():
-            # Every rank holds the same gathered values, so the mean over ranks changes nothing.
+            # Every rank has the same gathered values, so the mean over ranks changes nothing.
             self.log(f"{stage}_{name}", float(value), prog_bar=(name == "auc"), sync_dist=True)
 
     def _stage_length(self, stage: str) -> int:
@@ -289,7 +289,7 @@ def load_tagger(path: str | Path, map_location: str = "cpu") -> TaggerModule:
 
 
 def read_input_spec(path: str | Path) -> InputSpec:
-    """The InputSpec stored in a jetnu checkpoint."""
+    """Read the InputSpec stored in a jetnu checkpoint."""
     checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
     if SPEC_KEY not in checkpoint:
         raise ValueError(f"{str(path)!r} carries no input spec; it was not written by jetnu")
